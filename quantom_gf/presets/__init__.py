@@ -1,0 +1,1 @@
+"""Presets (envs/ and strategies/ of the source tree) shipped with the package."""
