@@ -104,5 +104,6 @@ def build(registry: dict[str, type], section: dict | None, where: str, default: 
         raise ConfigError(f"[{where}] ({name}): {exc}") from None
     resolved = {"name": name}
     for k, p in params.items():
-        resolved[k] = section.get(k, p.default)
+        if k in section or p.default is not p.empty:
+            resolved[k] = section.get(k, p.default)
     return obj, resolved

@@ -12,10 +12,15 @@ class SerialEvaluator:
 
     name = "serial"
     n_workers = 1
+    is_root = True
+    last_workers = None
 
     def map(self, problem: Problem, Z: np.ndarray, seed: int) -> np.ndarray:
         """Scores (P,) of population Z (P, d) with the random numbers of ``seed``."""
         return problem.evaluate(Z, seed)
+
+    def serve(self, problem: Problem) -> None:
+        """Nothing to serve: the serial evaluator has no workers."""
 
     def close(self) -> None:
         """Nothing to release."""

@@ -52,6 +52,12 @@ class BinnedLikelihood(Objective):
         self.n_bins = self.n.size
         return self
 
+    def bin_index(self, events: np.ndarray) -> np.ndarray:
+        """Flat bin index (N,) of events (N, 2) under this binning."""
+        i = np.searchsorted(self.inner[0], events[:, 0], side="right")
+        j = np.searchsorted(self.inner[1], events[:, 1], side="right")
+        return i * (self.inner[1].size + 1) + j
+
     @property
     def dof(self) -> int:
         """Degrees of freedom of the deviance at the best fit, before subtracting parameters."""

@@ -30,7 +30,11 @@ def bin_lut(inner: np.ndarray) -> tuple[np.ndarray, float, float]:
 def _lut_bin(inner, lut, lo, scale, x):  # pragma: no cover - compiled
     # Number of interior edges <= x (bins open at both ends: events are already selected).
     # Branch-free corrections and unsigned indices: this runs once per event and member.
-    t = min(max((x - lo) * scale, 0.0), lut.size - 1.0)
+    # NaN (events of an unnormalisable member, masked out) must land in the table too:
+    # min/max pass NaN through and np.uint32(NaN) indexes out of bounds (segfault).
+    t = (x - lo) * scale
+    t = t if t > 0.0 else 0.0
+    t = t if t < lut.size - 1.0 else lut.size - 1.0
     b = lut[np.uint32(t)]
     b -= (inner[np.uint32(max(b - 1, 0))] > x) & (b > 0)
     b += (inner[np.uint32(min(b, inner.size - 1))] <= x) & (b < inner.size)

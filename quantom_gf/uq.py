@@ -1,0 +1,115 @@
+"""Uncertainties from the likelihood's curvature at the answer (a HESSE-like step).
+
+The score used is the binned extended likelihood (-2 log L), made smooth by reweighting one
+synthetic sample (quantom_gf.reweight): the solver's answer is refined by Newton steps on that
+surface and the covariance is 2 H^-1 at its minimum. The synthetic sample holds ``sim_factor``
+times the configured events; the two-sample deviance gives it weight 1/sim_factor, so the
+covariance includes both the data's and the simulation's fluctuation of that estimate.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import stats
+
+from .problem import Problem
+from .reweight import Reweighter, rw_seed
+
+
+@dataclass
+class Curvature:
+    """Result of the curvature step, in unit-cube coordinates."""
+
+    ok: bool
+    center: np.ndarray  # the solver's answer
+    minimum: np.ndarray  # the refined estimate
+    cov: np.ndarray | None  # covariance 2 H^-1
+    score_min: float  # likelihood score at the minimum
+    distance: float  # Mahalanobis distance between the answer and the minimum
+    evaluations: int  # score evaluations (each of sim_factor x n_events reweighted events)
+    message: str = ""
+    steps: list = field(default_factory=list)
+
+
+def derivatives(f, z: np.ndarray, h: np.ndarray) -> tuple[float, np.ndarray, np.ndarray, int]:
+    """Value, gradient and Hessian of f at z by central differences, in one batched call of f."""
+    d = z.size
+    E = np.diag(h)
+    pts = [z]
+    pts += [z + E[i] for i in range(d)] + [z - E[i] for i in range(d)]
+    pairs = [(i, j) for i in range(d) for j in range(i + 1, d)]
+    for i, j in pairs:
+        pts += [z + E[i] + E[j], z + E[i] - E[j], z - E[i] + E[j], z - E[i] - E[j]]
+    y = f(np.array(pts))
+    f0, fp, fm = y[0], y[1 : d + 1], y[d + 1 : 2 * d + 1]
+    g = (fp - fm) / (2 * h)
+    H = np.diag((fp - 2 * f0 + fm) / h**2)
+    for k, (i, j) in enumerate(pairs):
+        a, b, c, e = y[2 * d + 1 + 4 * k : 2 * d + 5 + 4 * k]
+        H[i, j] = H[j, i] = (a - b - c + e) / (4 * h[i] * h[j])
+    return float(f0), g, H, len(pts)
+
+
+def _steps(H: np.ndarray, z: np.ndarray) -> np.ndarray:
+    """Half a conditional sigma per coordinate, kept inside the cube."""
+    diag = np.diag(H)
+    h = np.where(diag > 0, 0.5 * np.sqrt(2.0 / np.where(diag > 0, diag, 1.0)), 1e-2)
+    return np.clip(h, 1e-6, np.maximum(np.minimum(z, 1 - z), 1e-6) * 0.9 + 1e-6)
+
+
+def curvature(
+    problem: Problem,
+    center: np.ndarray,
+    seed: int,
+    *,
+    sim_factor: int = 4,
+    max_steps: int = 10,
+    rebuild_sigma: float = 3.0,
+) -> Curvature:
+    """Refine the answer on the reweighted likelihood and return the estimate and covariance."""
+    start = np.clip(np.asarray(center, dtype=np.float64), 0.0, 1.0)
+    z = start.copy()
+    rw = Reweighter(problem, z, rw_seed(seed, 0), sim_factor)
+    builds, evaluations, steps = 1, 0, []
+    h = np.full(z.size, 1e-3)
+    f0, g, H, n = derivatives(rw.scores, z, h)
+    evaluations += n
+    for it in range(max_steps):
+        h = _steps(H, z)
+        f0, g, H, n = derivatives(rw.scores, z, h)
+        evaluations += n
+        lam, V = np.linalg.eigh(H)
+        # Newton on a convex surface; where it is not convex, step along |curvature| (saddle-free).
+        lam_safe = np.maximum(np.abs(lam), 1e-9 * max(np.abs(lam).max(), 1e-300))
+        step = -(V @ ((V.T @ g) / lam_safe))
+        size = float(np.sqrt(step @ (V @ (lam_safe * (V.T @ step))) / 2.0))  # in sigma units
+        if size > 3.0:
+            step *= 3.0 / size  # trust region: at most 3 sigma per step
+        steps.append({"step": it, "score": f0, "size_sigma": size, "min_eig": float(lam.min())})
+        if size < 0.05 and lam.min() > 0:
+            break
+        z = np.clip(z + step, 0.0, 1.0)
+        moved = float(np.sqrt(max((z - rw.center) @ H @ (z - rw.center) / 2.0, 0.0)))
+        if moved > rebuild_sigma and builds < 4:
+            rw = Reweighter(problem, z, rw_seed(seed, builds), sim_factor)  # weights degrade far away
+            builds += 1
+    lam = np.linalg.eigvalsh(H)
+    if not (np.all(np.isfinite(H)) and lam.min() > 0):
+        return Curvature(False, start, z, None, f0, np.inf, evaluations,
+                         "the likelihood is not convex at the answer (no minimum found nearby)", steps)  # fmt: skip
+    cov = 2.0 * np.linalg.inv(H)
+    delta = z - start
+    dist = float(np.sqrt(delta @ np.linalg.solve(cov, delta)))
+    return Curvature(True, start, z, cov, f0, dist, evaluations, "", steps)
+
+
+def goodness_of_fit(deviance: float, dof: int) -> float:
+    """p-value of a deviance against chi2(dof) (large deviance -> small p)."""
+    return float(stats.chi2.sf(deviance, max(dof, 1)))
+
+
+def converged_threshold(d: int, level: float = 0.95) -> float:
+    """Mahalanobis distance below which an answer counts as at the minimum."""
+    return float(np.sqrt(stats.chi2.ppf(level, d)))
