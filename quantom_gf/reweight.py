@@ -10,12 +10,28 @@ moving events across bin edges (common random numbers alone) cannot give.
 from __future__ import annotations
 
 import numpy as np
+from numba import njit
 
 from . import rng as rngmod
-from .objectives import BinnedLikelihood, two_sample_deviance, xsec_chi2
+from .objectives import WORST_SCORE, BinnedLikelihood, two_sample_deviance, xsec_chi2
 from .problem import Experiment, Problem
 
-CHUNK_ELEMENTS = 8_000_000  # (members x events) per chunk: ~64 MB of float64 weights
+
+@njit(cache=True)
+def _binned_weights(ratio, cells, starts, ends, out):  # pragma: no cover - compiled
+    # out[p, k] = sum over events of bin k of prod_o ratio[p, o, cells[o, n]]; events are sorted
+    # by bin, so each bin is one contiguous run (numba: numpy would materialise (P, N) weights).
+    P, O, _ = ratio.shape
+    K = starts.size
+    for p in range(P):
+        for k in range(K):
+            acc = 0.0
+            for n in range(starts[k], ends[k]):
+                w = 1.0
+                for o in range(O):
+                    w *= ratio[p, o, cells[o, n]]
+                acc += w
+            out[p, k] = acc
 
 
 class Reweighter:
@@ -40,8 +56,14 @@ class Reweighter:
         cells = np.clip(np.searchsorted(e.theory.edges, truth_level[0], side="right") - 1, 0, G - 1)
         det = e.detector.apply(truth_level.copy(), noise)
         keep = e.selection.mask(det)[0]
-        self.cells = np.ascontiguousarray(cells[keep].T)  # (n_obs, N_kept)
-        self.bins = obj.bin_index(det[0][keep])
+        bins = obj.bin_index(det[0][keep])
+        # Events sorted by bin: a bin's content is then a contiguous sum (np.add.reduceat).
+        order = np.argsort(bins, kind="stable")
+        self.bins = bins[order]
+        self.cells = np.ascontiguousarray(cells[keep][order].T)  # (n_obs, N_kept)
+        K = obj.n_bins
+        self._starts = np.searchsorted(self.bins, np.arange(K), side="left")
+        self._ends = np.searchsorted(self.bins, np.arange(K), side="right")
         self.n_generated = big.n_events
         self.dens0, self.tot0 = dens0[0], e.theory.totals(dens0)[0]
         self.r = (
@@ -50,36 +72,40 @@ class Reweighter:
             else problem.data.n_events / max(keep.sum(), 1)
         )
 
+    def _ratios(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per-cell density ratios rho(theta)/rho(theta0), (P, n_obs, G), and the totals."""
+        dens = self.theory.densities(theta)
+        tot = self.theory.totals(dens)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = (dens / self.dens0) * (self.tot0 / tot)[:, :, None]
+        ratio[~np.isfinite(ratio)] = 0.0  # cells the centre never populates carry no events
+        return np.ascontiguousarray(ratio), tot
+
+    def _weights(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        ratio, tot = self._ratios(theta)
+        w = np.ones((theta.shape[0], self.bins.size))
+        for o in range(ratio.shape[1]):
+            w *= ratio[:, o, self.cells[o]]
+        return w, tot
+
+    def ess(self, z: np.ndarray) -> float:
+        """Effective sample size of the weights at z, as a fraction of the sample (1 at the centre)."""
+        w, _ = self._weights(self.space.to_physical(np.clip(np.atleast_2d(z), 0.0, 1.0)))
+        return float(w.sum() ** 2 / max((w**2).sum(), 1e-300) / max(w.shape[1], 1))
+
     def scores(self, Z: np.ndarray) -> np.ndarray:
         """Likelihood scores (P,) at unit-cube points Z (P, d)."""
         Z = np.atleast_2d(np.clip(np.asarray(Z, dtype=np.float64), 0.0, 1.0))
-        out = np.empty(Z.shape[0])
-        step = max(1, CHUNK_ELEMENTS // max(self.bins.size, 1))
-        K = self.objective.n_bins
-        for a in range(0, Z.shape[0], step):
-            theta = self.space.to_physical(Z[a : a + step])
-            dens = self.theory.densities(theta)
-            tot = self.theory.totals(dens)
-            P = theta.shape[0]
-            # Weight = product over observables of the density ratio at the event's true cell,
-            # formed on the grid first so each event costs one gather per observable.
-            w = np.ones((P, self.bins.size))
-            with np.errstate(divide="ignore", invalid="ignore"):
-                for o in range(dens.shape[1]):
-                    ratio = (dens[:, o, :] / self.dens0[o]) * (self.tot0[o] / tot[:, o : o + 1])
-                    w *= ratio[:, self.cells[o]]
-            w[~np.isfinite(w)] = 0.0
-            idx = (np.arange(P)[:, None] * K + self.bins[None, :]).ravel()
-            m = np.bincount(idx, weights=w.ravel(), minlength=P * K).reshape(P, K)
-            if self.problem.data.n_generated is not None:
-                r = self.r
-            else:
-                r = self.problem.data.n_events / np.maximum(m.sum(axis=1), 1e-300)
-            s = two_sample_deviance(self.objective.n, m, r) + self.objective.xsec_weight * xsec_chi2(
-                np.where(np.isfinite(tot), tot, 0.0), self.problem.data
-            )
-            out[a : a + step] = np.where(np.isfinite(s), s, 1e12)
-        return out
+        ratio, tot = self._ratios(self.space.to_physical(Z))
+        m = np.zeros((Z.shape[0], self.objective.n_bins))
+        _binned_weights(ratio, self.cells, self._starts, self._ends, m)
+        if self.problem.data.n_generated is not None:
+            r = self.r
+        else:
+            r = self.problem.data.n_events / np.maximum(m.sum(axis=1), 1e-300)
+        tot = np.where(np.isfinite(tot), tot, 0.0)
+        s = two_sample_deviance(self.objective.n, m, r) + self.objective.xsec_weight * xsec_chi2(tot, self.problem.data)
+        return np.where(np.isfinite(s), s, WORST_SCORE)
 
 
 def rw_seed(seed: int, k: int) -> int:

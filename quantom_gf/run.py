@@ -23,12 +23,12 @@ from .cli import guarded
 from .errors import ConfigError
 
 STRATEGY_KEYS = {"name", "source", "description", "solver", "budget", "settings", "uq"}
-UQ_KEYS = {"sim_factor", "width", "points", "polish"}
+UQ_KEYS = {"sim_factor", "max_steps", "polish"}
 
 
 def _parser() -> argparse.ArgumentParser:
     epilog = (
-        f"strategies: {', '.join(config.available('strategies'))} (and nevergrad:<Optimizer> if installed)\n"
+        f"strategies: {', '.join(_strategies())} (and nevergrad:<Optimizer> if nevergrad is installed)\n"
         f"envs: {', '.join(config.available('envs'))}\n"
         "Presets are TOML files in strategies/ and envs/; a path to your own file works too."
     )
@@ -51,6 +51,13 @@ def _parser() -> argparse.ArgumentParser:
     return ap
 
 
+def _strategies() -> list[str]:
+    """Strategy presets and registered solvers (a solver without a preset needs --budget)."""
+    names = set(config.available("strategies")) | set(solvers.available())
+    names.discard("nevergrad")
+    return sorted(names)
+
+
 def _strategy(name: str) -> tuple[str, dict]:
     """Solver name and the strategy preset (nevergrad:<Opt> maps to the bridge)."""
     if name.startswith("nevergrad:"):
@@ -59,6 +66,8 @@ def _strategy(name: str) -> tuple[str, dict]:
         preset.setdefault("settings", {})
         preset["settings"] = {**preset["settings"], "optimizer": name.split(":", 1)[1]}
         return "nevergrad", preset
+    if name in solvers.available() and name not in config.available("strategies"):
+        return name, {"name": name, "solver": name}
     preset = config.load_preset("strategies", name)
     config.check_keys(preset, STRATEGY_KEYS, f"strategy '{preset['name']}'")
     return str(preset.get("solver", preset["name"])), preset
@@ -252,9 +261,9 @@ def _finish(rd, problem, res, evaluator, seed, strategy, env_name, uq_cfg, wall)
 
     space = problem.space
     polish = bool(uq_cfg.get("polish", True))
-    kw = {k: uq_cfg[k] for k in ("sim_factor", "width", "points") if k in uq_cfg}
+    kw = {k: uq_cfg[k] for k in ("sim_factor", "max_steps") if k in uq_cfg}
     t0 = time.perf_counter()
-    curv = uq.curvature(problem, res.z, rngmod.generation_seed(seed, 10**6), evaluator=evaluator, **kw)
+    curv = uq.curvature(problem, res.z, seed, **kw)
     z_est = curv.minimum if (curv.ok and polish) else res.z
     est = space.to_physical(z_est)
     solver_est = space.to_physical(res.z)
@@ -294,8 +303,8 @@ def _finish(rd, problem, res, evaluator, seed, strategy, env_name, uq_cfg, wall)
             else "solver answer"
         ),  # fmt: skip
         "uncertainty_method": (
-            "curvature: quadratic fit of the score around the answer, covariance 2 H^-1, "
-            f"synthetic sample x{kw.get('sim_factor', 4)} (its fluctuation included)"
+            "curvature (HESSE-like): covariance 2 H^-1 of the binned likelihood at its minimum, "
+            f"on a reweighted synthetic sample {kw.get('sim_factor', 4)}x the data (its fluctuation included)"
             if curv.ok
             else f"unavailable: {curv.message}"
         ),

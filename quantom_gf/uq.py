@@ -52,6 +52,14 @@ def derivatives(f, z: np.ndarray, h: np.ndarray) -> tuple[float, np.ndarray, np.
     return float(f0), g, H, len(pts)
 
 
+def gradient(f, z: np.ndarray, h: np.ndarray) -> tuple[float, np.ndarray, int]:
+    """Value and gradient of f at z by central differences, in one batched call of f."""
+    E = np.diag(h)
+    y = f(np.vstack([z[None], z + E, z - E]))
+    d = z.size
+    return float(y[0]), (y[1 : d + 1] - y[d + 1 :]) / (2 * h), 2 * d + 1
+
+
 def _steps(H: np.ndarray, z: np.ndarray) -> np.ndarray:
     """Half a conditional sigma per coordinate, kept inside the cube."""
     diag = np.diag(H)
@@ -65,7 +73,7 @@ def curvature(
     seed: int,
     *,
     sim_factor: int = 4,
-    max_steps: int = 10,
+    max_steps: int = 40,
     rebuild_sigma: float = 3.0,
 ) -> Curvature:
     """Refine the answer on the reweighted likelihood and return the estimate and covariance."""
@@ -73,28 +81,53 @@ def curvature(
     z = start.copy()
     rw = Reweighter(problem, z, rw_seed(seed, 0), sim_factor)
     builds, evaluations, steps = 1, 0, []
-    h = np.full(z.size, 1e-3)
-    f0, g, H, n = derivatives(rw.scores, z, h)
+    f0, g, H, n = derivatives(rw.scores, z, np.full(z.size, 1e-3))
     evaluations += n
+    radius, need, hess_here = 3.0, "hessian", False
     for it in range(max_steps):
-        h = _steps(H, z)
-        f0, g, H, n = derivatives(rw.scores, z, h)
-        evaluations += n
+        # The full Hessian is refreshed after a rebuild, a rejected step, or to confirm the
+        # minimum; in between, Newton-chord steps reuse it and only the gradient is recomputed.
+        if need == "hessian":
+            f0, g, H, n = derivatives(rw.scores, z, _steps(H, z))
+            hess_here = True
+        elif need == "gradient":
+            f0, g, n = gradient(rw.scores, z, _steps(H, z))
+            hess_here = False
+        evaluations += n if need else 0
+        need = ""
         lam, V = np.linalg.eigh(H)
-        # Newton on a convex surface; where it is not convex, step along |curvature| (saddle-free).
+        # Newton where the surface is convex; elsewhere step along |curvature| (saddle-free),
+        # inside a trust region measured in sigma units and accepted only if the score drops.
         lam_safe = np.maximum(np.abs(lam), 1e-9 * max(np.abs(lam).max(), 1e-300))
         step = -(V @ ((V.T @ g) / lam_safe))
-        size = float(np.sqrt(step @ (V @ (lam_safe * (V.T @ step))) / 2.0))  # in sigma units
-        if size > 3.0:
-            step *= 3.0 / size  # trust region: at most 3 sigma per step
-        steps.append({"step": it, "score": f0, "size_sigma": size, "min_eig": float(lam.min())})
+        size = float(np.sqrt(step @ (V @ (lam_safe * (V.T @ step))) / 2.0))
+        steps.append({"step": it, "score": f0, "size_sigma": size, "radius": radius, "hessian": hess_here})
         if size < 0.05 and lam.min() > 0:
-            break
-        z = np.clip(z + step, 0.0, 1.0)
-        moved = float(np.sqrt(max((z - rw.center) @ H @ (z - rw.center) / 2.0, 0.0)))
-        if moved > rebuild_sigma and builds < 4:
-            rw = Reweighter(problem, z, rw_seed(seed, builds), sim_factor)  # weights degrade far away
-            builds += 1
+            if hess_here:
+                break
+            need = "hessian"
+            continue
+        if size > radius:
+            step *= radius / size
+        z_new = np.clip(z + step, 0.0, 1.0)
+        f_new = float(rw.scores(z_new[None])[0])
+        evaluations += 1
+        if f_new < f0:
+            z, need = z_new, "gradient"
+            radius = min(radius * 1.5, 6.0)
+            moved = float(np.sqrt(max((z - rw.center) @ H @ (z - rw.center) / 2.0, 0.0)))
+            if (moved > rebuild_sigma or rw.ess(z) < 0.5) and builds < 20:
+                rw = Reweighter(problem, z, rw_seed(seed, builds), sim_factor)  # weights degrade far away
+                builds += 1
+                need = "hessian"
+        else:
+            radius /= 4.0
+            need = "hessian" if not hess_here else ""
+            if radius < 1e-3:
+                break
+    if not hess_here:
+        f0, g, H, n = derivatives(rw.scores, z, _steps(H, z))
+        evaluations += n
     lam = np.linalg.eigvalsh(H)
     if not (np.all(np.isfinite(H)) and lam.min() > 0):
         return Curvature(False, start, z, None, f0, np.inf, evaluations,
