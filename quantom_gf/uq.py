@@ -12,7 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import stats
 
 from .problem import Problem
 from .reweight import Reweighter, rw_seed
@@ -29,6 +28,7 @@ class Curvature:
     score_min: float  # likelihood score at the minimum
     distance: float  # Mahalanobis distance between the answer and the minimum
     evaluations: int  # score evaluations (each of sim_factor x n_events reweighted events)
+    ndf: int = 0  # degrees of freedom of score_min (bins + totals - parameters)
     message: str = ""
     steps: list = field(default_factory=list)
 
@@ -128,21 +128,12 @@ def curvature(
     if not hess_here:
         f0, g, H, n = derivatives(rw.scores, z, _steps(H, z))
         evaluations += n
+    ndf = rw.objective.dof - z.size
     lam = np.linalg.eigvalsh(H)
     if not (np.all(np.isfinite(H)) and lam.min() > 0):
-        return Curvature(False, start, z, None, f0, np.inf, evaluations,
+        return Curvature(False, start, z, None, f0, np.inf, evaluations, ndf,
                          "the likelihood is not convex at the answer (no minimum found nearby)", steps)  # fmt: skip
     cov = 2.0 * np.linalg.inv(H)
     delta = z - start
     dist = float(np.sqrt(delta @ np.linalg.solve(cov, delta)))
-    return Curvature(True, start, z, cov, f0, dist, evaluations, "", steps)
-
-
-def goodness_of_fit(deviance: float, dof: int) -> float:
-    """p-value of a deviance against chi2(dof) (large deviance -> small p)."""
-    return float(stats.chi2.sf(deviance, max(dof, 1)))
-
-
-def converged_threshold(d: int, level: float = 0.95) -> float:
-    """Mahalanobis distance below which an answer counts as at the minimum."""
-    return float(np.sqrt(stats.chi2.ppf(level, d)))
+    return Curvature(True, start, z, cov, f0, dist, evaluations, ndf, "", steps)

@@ -40,12 +40,14 @@ class BinnedLikelihood(Objective):
             raise ValueError("binned_likelihood needs bins >= 2")
         self.bins, self.xsec_weight = int(bins), float(xsec_weight)
 
-    def fit(self, data: EventSet) -> BinnedLikelihood:
-        """Quantile binning and the data histogram."""
+    def fit(self, data: EventSet, inner: list[np.ndarray] | None = None) -> BinnedLikelihood:
+        """Quantile binning (or the given interior edges, e.g. a replica's) and the data histogram."""
         if data.n_obs != 2:
             raise ValueError("binned_likelihood histograms two observables")
-        q = np.linspace(0.0, 1.0, self.bins + 1)[1:-1]
-        self.inner = [np.unique(np.quantile(data.events[:, o], q)) for o in range(2)]  # unique: discrete data
+        if inner is None:
+            q = np.linspace(0.0, 1.0, self.bins + 1)[1:-1]
+            inner = [np.unique(np.quantile(data.events[:, o], q)) for o in range(2)]  # unique: discrete data
+        self.inner = [np.ascontiguousarray(e, dtype=np.float64) for e in inner]
         ones = np.ones((1, data.n_events), dtype=np.bool_)
         self.n = hist2d(data.events[None], ones, *self.inner)[0]
         self.data = data
