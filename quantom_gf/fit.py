@@ -210,6 +210,10 @@ def _execute(rd, problem, solver, evaluator, budget, seed, strategy, env_name, u
     extra_cols = sorted(solver.history_extra().keys()) if hasattr(solver, "history_extra") else []
     columns = ["generation", "evaluations", "seed", "best_score", "median_score", "mean_score", "wall_time_s"]
     columns += [f"z_{n}" for n in names] + extra_cols
+    if ckpt is not None and (rd.path / HISTORY).is_file():
+        # A resumed run keeps the header it started with (a solver's extras may appear only later).
+        with open(rd.path / HISTORY) as f:
+            columns = f.readline().strip().split(",")
     keep = None if ckpt is None else int(ckpt["history_rows"])
     history = History(rd.path / HISTORY, columns, keep_rows=keep)
     elapsed0 = 0.0 if ckpt is None else float(ckpt["wall_time_s"])
