@@ -14,7 +14,8 @@ SIM_DETECTOR = 2
 DATA_SAMPLER = 11
 DATA_DETECTOR = 12
 DATA_XSEC = 13
-SOLVER = 21
+SOLVER = 21  # evaluation seeds of generations
+SOLVER_STATE = 22  # a solver's own draws (mutations, proposals, ...)
 UQ = 31
 
 
