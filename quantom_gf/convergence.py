@@ -19,12 +19,15 @@ def at_minimum_threshold(d: int, level: float = LEVEL) -> float:
     return float(np.sqrt(stats.chi2.ppf(level, d)))
 
 
-def plateau(median_scores: np.ndarray, window: int = 10, z: float = 2.0) -> tuple[bool | None, float]:
+def plateau(
+    median_scores: np.ndarray, window: int = 10, z: float = 2.0, tol: float = 1.0
+) -> tuple[bool | None, float]:
     """Has the generation median stopped falling? Compares the last two windows of generations.
 
     Scores carry fresh simulation noise each generation, so the test is statistical: the drop
-    between the windows' means must be within ``z`` standard errors. Returns (flag, drop);
-    flag is None when the history is too short to say.
+    between the windows' means must be within ``z`` standard errors, or below ``tol`` (for a
+    likelihood one unit of -2 log L: what is left to gain is below one sigma). Returns
+    (flag, drop); flag is None when the history is too short to say.
     """
     s = np.asarray(median_scores, dtype=np.float64)
     s = s[np.isfinite(s)]
@@ -33,7 +36,7 @@ def plateau(median_scores: np.ndarray, window: int = 10, z: float = 2.0) -> tupl
     a, b = s[-2 * window : -window], s[-window:]
     drop = float(a.mean() - b.mean())
     se = float(np.sqrt(a.var(ddof=1) / window + b.var(ddof=1) / window)) + 1e-12
-    return bool(drop < z * se), drop
+    return bool(drop < max(z * se, tol)), drop
 
 
 def report(
