@@ -296,7 +296,8 @@ def _finish(rd, problem, res, evaluator, seed, strategy, env_name, uq_cfg, wall)
     truth = space.truth
     pull = None if truth is None else (est - truth) / unc
     solver_pull = None if truth is None else (solver_est - truth) / unc
-    ok, verdict = closure(pull)
+    ok, verdict = closure(pull, "closure (final estimate)")
+    solver_ok, solver_verdict = closure(solver_pull, "closure (solver's own answer, before the refinement)")
     objective = float(problem.evaluate(z_est[None], rngmod.generation_seed(seed, 10**6 + 1))[0])
     conv = convergence.report(
         curv.distance if curv.ok else None,
@@ -313,6 +314,8 @@ def _finish(rd, problem, res, evaluator, seed, strategy, env_name, uq_cfg, wall)
         "pull": pull,
         "closure": ok,
         "verdict": verdict,
+        "solver_closure": solver_ok,
+        "solver_verdict": solver_verdict,
         "objective": objective,
         "evaluations": int(res.evaluations),
         "uq_evaluations": int(curv.evaluations),

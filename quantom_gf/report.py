@@ -10,17 +10,17 @@ import numpy as np
 PULL_LIMIT = 2.0
 
 
-def closure(pull: np.ndarray | None) -> tuple[bool | None, str]:
+def closure(pull: np.ndarray | None, what: str = "closure") -> tuple[bool | None, str]:
     """Verdict on a closure test: every |pull| below the limit."""
     if pull is None:
-        return None, "closure: no truth known (real data), nothing to compare with"
+        return None, f"{what}: no truth known (real data), nothing to compare with"
     pull = np.asarray(pull, dtype=np.float64)
     if not np.all(np.isfinite(pull)):
-        return False, "closure: NOT REACHED - no usable uncertainty, so no pull to judge by"
+        return False, f"{what}: NOT REACHED - no usable uncertainty, so no pull to judge by"
     worst = int(np.argmax(np.abs(pull)))
     ok = bool(np.all(np.abs(pull) < PULL_LIMIT))
     word = "PASSED" if ok else "NOT REACHED"
-    return ok, f"closure: {word} - max |pull| = {abs(pull[worst]):.2f} (parameter {worst}); limit {PULL_LIMIT:g}"
+    return ok, f"{what}: {word} - max |pull| = {abs(pull[worst]):.2f} (parameter {worst}); limit {PULL_LIMIT:g}"
 
 
 def table(names, estimate, uncertainty, truth=None, pull=None) -> str:

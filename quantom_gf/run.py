@@ -63,6 +63,8 @@ def print_result(result: dict) -> None:
         stds = ", ".join(f"{n} {s:.3g}" for n, s in zip(result["parameter_names"], rep["std"]))
         print(f"data replicas ({rep['n']} refits, statistical spread): {stds}")
     print(result["verdict"])
+    if result.get("solver_verdict") and result.get("truth") is not None:
+        print(result["solver_verdict"])
     if result.get("run_dir"):
         print(f"run directory: {result['run_dir']}")
 

@@ -94,12 +94,12 @@ def test_run_converged_versus_stopped_early(tmp_path):
     """The truth-free verdict: converged for a full run, not converged for one stopped early."""
     env = small_env(tmp_path, 20000)
     out = {}
-    for tag, budget in (("full", 6400), ("early", 96)):
-        cp = run_python(["-m", "quantom_gf.run", "--strategy", "cmaes", "--env", env, "--budget", str(budget),
+    for tag, budget in (("full", 6400), ("early", 128)):
+        cp = run_python(["-m", "quantom_gf.run", "--strategy", "ga", "--env", env, "--budget", str(budget),
                          "--out", str(tmp_path / tag), "--no-plots"], cwd=tmp_path)  # fmt: skip
         assert cp.returncode == 0, cp.stderr
         out[tag] = json.loads((tmp_path / tag / "result.json").read_text())
-    assert out["full"]["converged"] and out["full"]["closure"]
+    assert out["full"]["converged"] and out["full"]["closure"] and out["full"]["solver_closure"]
     assert not out["early"]["converged"]
 
 
