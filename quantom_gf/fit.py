@@ -98,7 +98,7 @@ class _Progress:
 
 
 def fit(
-    strategy: str = "cmaes",
+    strategy: str = "ga",
     env: str | dict = "proxy1d-detector",
     data: Any = None,
     budget: int | None = None,

@@ -29,7 +29,7 @@ def _parser() -> argparse.ArgumentParser:
         epilog=epilog,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    ap.add_argument("--strategy", default="cmaes", help="strategy preset name or path (default: cmaes)")
+    ap.add_argument("--strategy", default="ga", help="strategy preset name or path (default: ga)")
     ap.add_argument("--env", default="proxy1d-detector", help="env preset name or path (default: proxy1d-detector)")
     ap.add_argument("--data", default=None, help="measured data .npz (default: generated at the env's truth)")
     ap.add_argument("--budget", type=int, default=None, help="evaluations (default: the strategy preset's)")

@@ -11,7 +11,18 @@ import importlib
 from ..errors import ConfigError
 from .base import PopulationSolver, Progress, Solver, SolverResult
 
-REGISTRY: dict[str, str] = {}
+REGISTRY: dict[str, str] = {
+    "cmaes": ".cmaes:CMAESSolver",
+    "ga": ".ga:GASolver",
+    "ga-steady": ".ga_steady:SteadyGASolver",
+    "nevergrad": ".nevergrad_bridge:NevergradSolver",
+    "random": ".random_search:RandomSearch",
+    "sa": ".sa:SASolver",
+    "ppo": ".rl:PPOSolver",
+    "sac": ".rl:SACSolver",
+    "td3": ".rl:TD3Solver",
+    "gan": ".gan:GANSolver",
+}
 
 
 def available() -> list[str]:
