@@ -265,7 +265,7 @@ def test_run_command_on_2d_envs(tmp_path, env, over):
     cp = run_python(["-m", "quantom_gf.run", "--strategy", "cmaes", "--env", str(path), "--budget", "96",
                      "--out", str(out), "--no-plots"], cwd=tmp_path, timeout=300)  # fmt: skip
     assert cp.returncode == 0, cp.stderr
-    assert (out / "result.json").is_file() and "closure:" in cp.stdout
+    assert (out / "result.json").is_file() and "closure (final estimate):" in cp.stdout
 
 
 def test_torch_pipeline_2d_matches_numpy_experiment():

@@ -54,7 +54,7 @@ def test_small_run_writes_run_directory(tmp_path):
     assert res["evaluations"] <= 640 and res["strategy"] == "cmaes" and res["seed"] == 3
     assert len(res["estimate"]) == 6 and len(res["uncertainty"]) == 6
     assert all(np.isfinite(res["uncertainty"])) and all(u > 0 for u in res["uncertainty"])
-    assert "closure:" in cp.stdout and "| N_u" in cp.stdout
+    assert "closure (final estimate):" in cp.stdout and "| N_u" in cp.stdout
     rows = (out / "history.csv").read_text().strip().splitlines()
     assert len(rows) - 1 == res["evaluations"] // 32  # one row per generation (popsize 32)
 
