@@ -27,7 +27,6 @@ from .params import ParameterSpace
 from .problem import Experiment, Problem
 from .sampling import SAMPLERS
 from .selection import RectangularSelection
-from .selection_box import BoxSelection
 from .theory import THEORIES, Grid2D
 
 ENV_SECTIONS = {
@@ -71,16 +70,13 @@ def make_measured(
     return EventSet(events, measured_tot, err, np.array(truth), int(n_events), meta).validate("generated data")
 
 
-def _selection(scfg: dict) -> tuple[RectangularSelection | BoxSelection, dict]:
+def _selection(scfg: dict) -> tuple[RectangularSelection, dict]:
     check_keys(scfg, {"lower", "upper"}, "[selection]")
-    if isinstance(scfg.get("lower"), list | tuple) or isinstance(scfg.get("upper"), list | tuple):
-        try:
-            sel = BoxSelection(scfg["lower"], scfg["upper"])
-        except (KeyError, ValueError) as exc:
-            raise ConfigError(f"[selection]: per-observable bounds need both lower and upper lists ({exc})") from None
-        return sel, sel.to_dict()
-    selection = RectangularSelection(**scfg)
-    return selection, {"lower": selection.lower, "upper": selection.upper}
+    try:
+        sel = RectangularSelection(**scfg)
+    except ValueError as exc:
+        raise ConfigError(f"[selection]: {exc}") from None
+    return sel, sel.to_dict()
 
 
 def _experiment(cfg: dict, name: str, index: int, where: str) -> tuple[Experiment, dict, dict, Any, dict]:
