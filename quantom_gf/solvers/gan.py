@@ -39,7 +39,7 @@ import numpy as np
 import torch
 
 from .. import rng as rngmod
-from ..torch_pipeline import TorchPipeline
+from ..torch_pipeline import TorchPipeline, make_torch_pipeline
 from .base import Callback, Progress, Solver, SolverResult
 
 GAN_STREAM = 24  # stream purpose of the per-step random numbers (21-23 are taken)
@@ -263,7 +263,7 @@ class GANSolver(Solver):
             torch.set_num_threads(int(s["torch_threads"]))
         t0 = time.perf_counter()
         device = self._device()
-        pipe = TorchPipeline(problem.space, problem.experiment, device=str(device))
+        pipe = make_torch_pipeline(problem.space, problem.experiment, device=str(device))
         n_ev = problem.experiment.n_events
         total_steps = (budget * n_ev) // (self.M * self.B)
         if total_steps <= self.step:
