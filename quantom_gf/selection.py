@@ -21,8 +21,7 @@ def _inside(events, lo, hi, out):  # pragma: no cover - compiled
             ok = True
             for o in range(O):
                 x = events[p, n, o]
-                if not (x >= lo[o] and x <= hi[o]):
-                    ok = False
+                ok &= (x >= lo[o]) & (x <= hi[o])  # branch-free: NaN compares False
             out[p, n] = ok
 
 
