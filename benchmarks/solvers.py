@@ -24,7 +24,7 @@ import numpy as np
 from quantom_gf import rng as rngmod
 from quantom_gf import uq
 from quantom_gf.build import build_problem
-from quantom_gf.fit import _make_solver, _strategy
+from quantom_gf.fit import make_solver, strategy_preset
 
 
 class Tracker:
@@ -52,9 +52,9 @@ class Tracker:
 
 
 def ours(name: str, problem, sigma, seed: int) -> dict:
-    solver_name, preset = _strategy(name)
+    solver_name, preset = strategy_preset(name)
     tr = Tracker(problem, sigma)
-    solver = _make_solver(solver_name, problem.dim, seed, dict(preset.get("settings", {})))
+    solver = make_solver(solver_name, problem.dim, seed, dict(preset.get("settings", {})))
     res = solver.run(tr, int(preset["budget"]), None, lambda sv, info: tr.note(info.recommendation, info.evaluations))
     tr.evals = res.evaluations  # the GAN simulates through its own torch pipeline, not tr.evaluate
     return row(name, tr, res.z)

@@ -218,8 +218,10 @@ def section_2d(P: int, N: int, repeats: int) -> None:
             ev.time(lambda i=i, pb=pb, Zp=Zp: pb.evaluate(Zp, seed=100 + i))
         n_ev = len(Zp) * sum(e.n_events for e in pb.experiments)
         label = f"pipeline {env}"
-        print(f"{label:<24} {n_ev / ev.wall / 1e6:8.2f} M events/s per core, {n_ev / ev.cpu / 1e6:.2f} by CPU time "
-              f"({len(Zp)} members x {n_ev // len(Zp):,} events, detector {pb.experiment.detector.__class__.__name__})")
+        print(
+            f"{label:<24} {n_ev / ev.wall / 1e6:8.2f} M events/s per core, {n_ev / ev.cpu / 1e6:.2f} by CPU time "
+            f"({len(Zp)} members x {n_ev // len(Zp):,} events, detector {pb.experiment.detector.__class__.__name__})"
+        )
     print(f"collaboration CPU    {COLLAB_RATE / 1e6:8.2f} M events/s (~1e7 events in 3 s)")
 
 

@@ -301,7 +301,7 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of python -m quantom_gf.compare."""
     from . import config
-    from .fit import _strategy
+    from .fit import strategy_preset
 
     args = _parser().parse_args(argv)
     if args.seeds < 1 or args.jobs < 1 or (args.coverage is not None and args.coverage < 2):
@@ -309,7 +309,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.budget is not None and args.budget <= 0:
         raise ConfigError(f"budget must be a positive integer; got {args.budget}")
     for s in args.strategies:
-        _strategy(s)  # unknown names fail here, before any work
+        strategy_preset(s)  # unknown names fail here, before any work
     config.find_preset("envs", args.env)
     kind = "coverage" if args.coverage else "compare"
     out = Path(args.out or f"runs/{kind}-{Path(args.env).stem}-{time.strftime('%Y%m%d-%H%M%S')}")

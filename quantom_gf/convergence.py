@@ -19,9 +19,7 @@ def at_minimum_threshold(d: int, level: float = LEVEL) -> float:
     return float(np.sqrt(stats.chi2.ppf(level, d)))
 
 
-def plateau(
-    median_scores: np.ndarray, window: int = 10, z: float = 2.0, tol: float = 1.0
-) -> tuple[bool | None, float]:
+def plateau(median_scores: np.ndarray, window: int = 10, z: float = 2.0, tol: float = 1.0) -> tuple[bool | None, float]:
     """Has the generation median stopped falling? Compares the last two windows of generations.
 
     Scores carry fresh simulation noise each generation, so the test is statistical: the drop

@@ -257,6 +257,7 @@ def _main(argv: list[str] | None = None) -> int:
     print("\n".join(lines))
     return 0
 
+
 if __name__ == "__main__":
     import sys
 

@@ -40,7 +40,7 @@ def strategies() -> list[str]:
     return sorted(names)
 
 
-def _strategy(name: str) -> tuple[str, dict]:
+def strategy_preset(name: str) -> tuple[str, dict]:
     """Solver name and the strategy preset (nevergrad:<Opt> maps to the bridge)."""
     if name.startswith("nevergrad:"):
         preset = config.load_preset("strategies", "nevergrad") if "nevergrad" in config.available("strategies") else {}
@@ -55,7 +55,7 @@ def _strategy(name: str) -> tuple[str, dict]:
     return str(preset.get("solver", preset["name"])), preset
 
 
-def _make_solver(solver_name: str, dim: int, seed: int, settings: dict) -> solvers.Solver:
+def make_solver(solver_name: str, dim: int, seed: int, settings: dict) -> solvers.Solver:
     cls = solvers.get(solver_name)
     params = inspect.signature(cls.__init__).parameters
     if not any(p.kind == p.VAR_KEYWORD for p in params.values()):
@@ -114,7 +114,7 @@ def fit(
     from .build import build_problem
     from .rundir import RunDir, default_name
 
-    solver_name, preset = _strategy(strategy)
+    solver_name, preset = strategy_preset(strategy)
     strategy = preset["name"]
     settings = dict(preset.get("settings", {}))
     uq_cfg = dict(preset.get("uq", {}))
@@ -128,8 +128,8 @@ def fit(
         raise ConfigError(f"--seed must be a non-negative integer; got {seed}")
     env_preset = config.load_preset("envs", env) if isinstance(env, str) else dict(env)
     problem = build_problem(env_preset, data=data, data_seed=data_seed)
-    solver = _make_solver(solver_name, problem.dim, seed, settings)
-    solver, ev = _evaluator(evaluator, workers, solver, lambda s: _make_solver(solver_name, problem.dim, s, settings))
+    solver = make_solver(solver_name, problem.dim, seed, settings)
+    solver, ev = _evaluator(evaluator, workers, solver, lambda s: make_solver(solver_name, problem.dim, s, settings))
     if not ev.is_root:
         ev.serve(problem)  # worker ranks serve evaluations until rank 0 is done
         return None
@@ -161,8 +161,8 @@ def resume(
     solver_name, settings, uq_cfg = run_cfg["solver"], cfg.get("settings", {}), cfg.get("uq", {})
     budget, seed = int(run_cfg["budget"]), int(run_cfg["seed"])
     problem = build_problem(cfg["env_preset"], data=str(rd.path / DATA))
-    solver = _make_solver(solver_name, problem.dim, seed, settings)
-    solver, ev = _evaluator(evaluator, workers, solver, lambda s: _make_solver(solver_name, problem.dim, s, settings))
+    solver = make_solver(solver_name, problem.dim, seed, settings)
+    solver, ev = _evaluator(evaluator, workers, solver, lambda s: make_solver(solver_name, problem.dim, s, settings))
     if not ev.is_root:
         ev.serve(problem)
         return None
@@ -172,13 +172,13 @@ def resume(
     )
 
 
-def _evaluator(evaluator: Any, workers: str, solver: Any, make_solver: Any) -> tuple[Any, Any]:
+def _evaluator(evaluator: Any, workers: str, solver: Any, factory: Any) -> tuple[Any, Any]:
     """(solver, evaluator): the named evaluator, or with ``workers="async"`` one RL learner per MPI
     rank (population-based training; worker ranks learn inside ``serve``)."""
     if workers == "async":
         from .solvers.pbt import pbt_setup
 
-        return pbt_setup(make_solver, solver, solver.seed)
+        return pbt_setup(factory, solver, solver.seed)  # factory(seed) -> a learner
     from .evaluate import make_evaluator
 
     return solver, (make_evaluator(evaluator) if isinstance(evaluator, str) else evaluator)

@@ -155,7 +155,6 @@ class Reweighter:
         return out
 
 
-
 def rw_seed(seed: int, k: int) -> int:
     """Seeds of the reweighting samples, apart from every solver generation's."""
     return rngmod.generation_seed(seed, 10**6 + k)

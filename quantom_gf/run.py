@@ -98,12 +98,12 @@ def main(argv: list[str] | None = None) -> int:
 
 def _ensemble(args: argparse.Namespace, kw: dict) -> int:
     from .ensemble import run_ensemble
-    from .fit import _strategy
+    from .fit import strategy_preset
     from .rundir import default_name
 
     if args.resume is not None:
         raise ConfigError("--ensemble cannot be combined with --resume; resume each member-NN directory instead")
-    name = _strategy(args.strategy)[1]["name"]
+    name = strategy_preset(args.strategy)[1]["name"]
     env = args.env if isinstance(args.env, str) else "env"
     out = args.out or f"runs/{default_name(env.replace('/', '_'), name, args.seed)}-ens{args.ensemble}"
     res = run_ensemble(args.ensemble, out, args.seed, strategy=args.strategy, env=args.env, data=args.data,
