@@ -109,6 +109,7 @@ def fit(
     plots: bool = True,
     data_seed: int | None = None,
     workers: str = "single",
+    device: str | None = None,
 ) -> dict[str, Any] | None:
     """Fit measured data with a strategy; write a run directory; return the result (None on MPI workers)."""
     from .build import build_problem
@@ -117,6 +118,12 @@ def fit(
     solver_name, preset = strategy_preset(strategy)
     strategy = preset["name"]
     settings = dict(preset.get("settings", {}))
+    if device is not None:
+        if "device" not in inspect.signature(solvers.get(solver_name).__init__).parameters:
+            raise ConfigError(
+                f"--device: strategy '{strategy}' runs on the CPU only (the gan and RL strategies take it)"
+            )
+        settings["device"] = device
     uq_cfg = dict(preset.get("uq", {}))
     config.check_keys(uq_cfg, UQ_KEYS, f"[uq] of strategy '{strategy}'")
     budget = budget if budget is not None else preset.get("budget")

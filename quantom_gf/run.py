@@ -41,6 +41,7 @@ def _parser() -> argparse.ArgumentParser:
                     help="async: one RL learner per MPI rank, population-based training (default: single)")  # fmt: skip
     ap.add_argument("--ensemble", type=int, default=None, metavar="K", help="K independent fits (seeds S..S+K-1)")
     ap.add_argument("--replicas", type=int, default=0, metavar="R", help="refit R Monte Carlo replicas of the data")
+    ap.add_argument("--device", default=None, help="torch device of the gan and RL strategies: cpu, cuda or auto")
     ap.add_argument("--quiet", action="store_true", help="no progress bar")
     ap.add_argument("--no-plots", action="store_true", help="skip the figures")
     return ap
@@ -84,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.resume is not None:
             result = resume(args.resume, **kw)
         else:
-            result = fit(args.strategy, args.env, args.data, args.budget, args.seed, args.out, **kw)
+            result = fit(args.strategy, args.env, args.data, args.budget, args.seed, args.out, device=args.device, **kw)
     except Interrupted as exc:
         print(exc, file=sys.stderr)
         return exc.code
@@ -107,6 +108,7 @@ def _ensemble(args: argparse.Namespace, kw: dict) -> int:
     env = args.env if isinstance(args.env, str) else "env"
     out = args.out or f"runs/{default_name(env.replace('/', '_'), name, args.seed)}-ens{args.ensemble}"
     res = run_ensemble(args.ensemble, out, args.seed, strategy=args.strategy, env=args.env, data=args.data,
+                       device=args.device,
                        budget=args.budget, **kw)  # fmt: skip
     if res is None:
         return 0

@@ -100,3 +100,15 @@ def test_gan_resume_is_bit_identical():
     res = resumed.run(problem, 2)
     assert res.generations == straight.generations
     np.testing.assert_array_equal(res.z, straight.z)
+
+
+def test_device_cuda_without_a_gpu_is_one_clear_line(tmp_path):
+    import subprocess
+    import sys
+
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present: --device cuda runs")
+    cp = subprocess.run([sys.executable, "-m", "quantom_gf.run", "--strategy", "gan", "--device", "cuda",
+                         "--out", str(tmp_path / "x")], cwd=tmp_path, capture_output=True, text=True)  # fmt: skip
+    assert cp.returncode == 2 and "sees no GPU" in cp.stderr and "Traceback" not in cp.stderr
+    assert not (tmp_path / "x").exists()

@@ -69,6 +69,7 @@ def test_small_run_writes_run_directory(tmp_path):
         (["--seed", "-1"], "--seed must be a non-negative integer"),
         (["--resume", "."], "is not a run directory"),
         (["--evaluator", "carrier-pigeon"], "unknown evaluator"),
+        (["--strategy", "ga", "--device", "cuda"], "runs on the CPU only"),
     ],
 )
 def test_bad_input_one_line_no_traceback(tmp_path, args, message):

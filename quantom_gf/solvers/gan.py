@@ -39,6 +39,7 @@ import numpy as np
 import torch
 
 from .. import rng as rngmod
+from ..errors import ConfigError
 from ..torch_pipeline import TorchPipeline, make_torch_pipeline
 from .base import Callback, Progress, Solver, SolverResult
 
@@ -130,6 +131,9 @@ class GANSolver(Solver):
             raise ValueError(f"gan: generator must be one of {GENERATORS}; got '{generator}'")
         if device not in ("cpu", "cuda", "auto"):
             raise ValueError(f"gan: device must be 'cpu', 'cuda' or 'auto'; got '{device}'")
+        if device == "cuda" and not torch.cuda.is_available():
+            # Said before any run directory exists, in one line (not a traceback mid-run).
+            raise ConfigError("gan: device 'cuda' asked for but torch sees no GPU (use --device cpu or auto)")
         if param_sets is None:
             param_sets = 1 if generator == "direct" else 16
         if g_lr is None:
