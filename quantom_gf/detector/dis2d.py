@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..kinematics import PROTON_MASS, Q2_MIN, SQRT_S
 from .base import Detector
 
 N_ROWS = 10  # g1, g2 | tail u, tail e | accept u | background u, bg y, bg q | spare gaussians n1, n2
@@ -35,9 +36,9 @@ class DISDetector(Detector):
 
     def __init__(
         self,
-        sqrt_s: float = 140.0,
-        mass: float = 0.93891897,
-        q2_min: float = 1.28**2,
+        sqrt_s: float = SQRT_S,
+        mass: float = PROTON_MASS,
+        q2_min: float = Q2_MIN,
         q_const: float = 0.02,
         q_y: float = 0.03,
         x_const: float = 0.03,

@@ -34,6 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..kinematics import PROTON_MASS, Q2_MIN, SQRT_S
 from .dis2d import DISDetector
 
 WEIGHTS = Path(__file__).with_name("vae_weights.npz")
@@ -64,7 +65,7 @@ class VAEDetector(DISDetector):
         self.meta = json.loads(str(w.pop("meta")))
         ref = self.meta.get("reference", {})
         super().__init__(
-            sqrt_s=ref.get("sqrt_s", 140.0), mass=ref.get("mass", 0.93891897), q2_min=ref.get("q2_min", 1.28**2),
+            sqrt_s=ref.get("sqrt_s", SQRT_S), mass=ref.get("mass", PROTON_MASS), q2_min=ref.get("q2_min", Q2_MIN),
             eff_max=eff_max, y_min=y_min, y_width=y_width, background=background,
         )  # fmt: skip
         self.weights, self.output_noise = str(path), bool(output_noise)
@@ -218,7 +219,7 @@ def train(
     meta = {
         "steps": steps, "batch": batch, "hidden": hidden, "latent": latent, "beta": beta, "lr": lr,
         "n_train": n_train, "seed": seed, "final_mse": float((resid**2).sum(1).mean()), "final_kl": kl,
-        "reference": {"sqrt_s": 140.0, "mass": 0.93891897, "q2_min": 1.28**2},
+        "reference": {"sqrt_s": SQRT_S, "mass": PROTON_MASS, "q2_min": Q2_MIN},
         "torch": torch.__version__,
     }  # fmt: skip
     arrays.update(

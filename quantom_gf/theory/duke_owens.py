@@ -24,6 +24,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from ..kinematics import PROTON_MASS, Q2_MIN, SQRT_S
 from ..params import ParameterSpace
 from .base import Grid2D, Theory2D
 
@@ -44,7 +45,6 @@ TRUTH = np.array(TRUTH_U + TRUTH_D)
 DEFAULT_FIT = ("u.A0", "u.a0", "d.A0", "d.a0")
 
 ALPHA = 1.0 / 137.0
-PROTON_MASS = 0.93891897
 TARGETS = {"proton": (4.0 / 9.0, 1.0 / 9.0), "neutron": (1.0 / 9.0, 4.0 / 9.0)}  # (e_u^2-weight of u, of d)
 
 
@@ -65,9 +65,9 @@ class DukeOwensTheory(Theory2D):
         fit: Sequence[str] = DEFAULT_FIT,
         rel_width: float = 0.3,
         min_width: float = 0.15,
-        sqrt_s: float = 140.0,
+        sqrt_s: float = SQRT_S,
         mass: float = PROTON_MASS,
-        q2_min: float = 1.28**2,
+        q2_min: float = Q2_MIN,
         w2_min: float = 10.0,
         lambda2: float = 0.4,
         q02: float = 1.0,
